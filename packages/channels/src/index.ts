@@ -1,0 +1,2 @@
+// Placeholder: the @quartet/channels public API lands here.
+export {};

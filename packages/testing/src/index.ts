@@ -1,0 +1,2 @@
+// Placeholder: the @quartet/testing public API lands here.
+export {};
