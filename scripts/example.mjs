@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// `pnpm example <name>`: runs examples/<name>/main.ts with tsx on the current
+// Node, resolving @quartet/* to their TypeScript sources (custom condition
+// `quartet-source`), so no build is needed. With no name or an unknown one it
+// lists the examples and exits 1.
+import { existsSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const examplesDir = path.join(root, "examples");
+const names = readdirSync(examplesDir, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(path.join(examplesDir, d.name, "main.ts")))
+  .map((d) => d.name)
+  .sort();
+
+const name = process.argv[2];
+if (!name || !names.includes(name)) {
+  if (name) console.error(`Unknown example: ${name}`);
+  console.error("Usage: pnpm example <name>");
+  console.error("Examples:");
+  for (const n of names) console.error(`  ${n}`);
+  process.exit(1);
+}
+
+const require = createRequire(path.join(examplesDir, "package.json"));
+const tsxCli = require.resolve("tsx/cli");
+const main = path.join(examplesDir, name, "main.ts");
+const result = spawnSync(
+  process.execPath,
+  [tsxCli, "--conditions=quartet-source", main, ...process.argv.slice(3)],
+  { cwd: path.join(examplesDir, name), stdio: "inherit" },
+);
+if (result.error) throw result.error;
+process.exit(result.status ?? 1);
