@@ -1,0 +1,132 @@
+/**
+ * Checkpoints: a *schedule point* (let other tasks run) and a *cancel point* (raise `Cancelled` if the
+ * running code is effectively cancelled).
+ *
+ * `checkpoint()` must sustain millions per second, and a promise round trip through the run queue costs
+ * ~3× an `await` of a plain value. So its fast path returns a preallocated thenable: awaiting it yields
+ * one microtask (everything already runnable gets its turn, FIFO), and its `then` performs the cancel
+ * check *after* that yield, as Trio's "schedule point, then cancel check" demands. The slow path (run
+ * queue) is taken when instruments are installed, or when the adaptive clock budget says a macrotask
+ * yield is due.
+ */
+import { currentStatus } from "./current.js";
+import { getStatus } from "./context.js";
+import type { CancelStatus } from "./cancel-status.js";
+import type { Runnable } from "./runtime.js";
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The fast-path result of `checkpoint()`. Calling `then` directly (rather than awaiting) runs the cancel
+ * check synchronously; `catch`/`finally` behave like a promise's.
+ */
+const FAST_CHECKPOINT = {
+  then(onOk?: (() => unknown) | null, onErr?: ((e: unknown) => unknown) | null): unknown {
+    const s = getStatus() ?? currentStatus();
+    s.runtime.steps++;
+    if (s.effective) {
+      const e = s.cause!.error();
+      if (typeof onErr === "function") return onErr(e);
+      return Promise.reject(e);
+    }
+    if (typeof onOk === "function") return onOk();
+    return undefined;
+  },
+  catch(onErr: (e: unknown) => unknown): Promise<unknown> {
+    return Promise.resolve(this as unknown as PromiseLike<void>).catch(onErr);
+  },
+  finally(fn: () => void): Promise<void> {
+    return Promise.resolve(this as unknown as PromiseLike<void>).finally(fn);
+  },
+  [Symbol.toStringTag]: "Checkpoint",
+};
+
+/** A checkpoint that went through the run queue. */
+class QueuedCheckpoint implements Runnable {
+  resolve!: () => void;
+  reject!: (e: unknown) => void;
+  constructor(
+    private readonly status: CancelStatus,
+    private readonly cancellable: boolean,
+  ) {}
+  _run(): void {
+    const s = this.status;
+    const ins = s.runtime.instruments;
+    if (ins !== null) ins.call("beforeTaskStep", s.task);
+    if (this.cancellable && s.effective) this.reject(s.cause!.error());
+    else this.resolve();
+  }
+}
+
+function queued(s: CancelStatus, cancellable: boolean): Promise<void> {
+  const rt = s.runtime;
+  if (rt.budget <= 0) rt.readClock();
+  const q = new QueuedCheckpoint(s, cancellable);
+  const p = new Promise<void>((res, rej) => {
+    q.resolve = res;
+    q.reject = rej;
+  });
+  const ins = rt.instruments;
+  if (ins !== null) {
+    ins.call("taskScheduled", s.task);
+    ins.call("afterTaskStep", s.task);
+  }
+  rt.enqueue(q);
+  return p;
+}
+
+/**
+ * A schedule point, then a cancel check: lets every other runnable task run, then raises `Cancelled`
+ * if the calling code is inside an effectively cancelled scope. Put one in long CPU loops.
+ *
+ * @example
+ * ```ts
+ * for (const item of hugeList) { process(item); await checkpoint(); }
+ * ```
+ */
+export function checkpoint(): Promise<void> {
+  const s = getStatus() ?? currentStatus();
+  const rt = s.runtime;
+  const task = s.task;
+  task._cancelPoints++;
+  task._schedulePoints++;
+  if (rt.instruments === null && !rt.yieldDue && --rt.budget > 0) return FAST_CHECKPOINT as unknown as Promise<void>;
+  return queued(s, true);
+}
+
+/**
+ * A cancel point only: raises (after a full checkpoint) if the calling code is cancelled, otherwise
+ * returns without letting other tasks run.
+ *
+ * @example
+ * ```ts
+ * await checkpointIfCancelled(); // cheap early exit before expensive work
+ * ```
+ */
+export function checkpointIfCancelled(): Promise<void> {
+  const s = getStatus() ?? currentStatus();
+  if (s.effective) return checkpoint();
+  s.task._cancelPoints++;
+  return RESOLVED;
+}
+
+/**
+ * A schedule point only: lets other tasks run and never raises `Cancelled`. Used after an operation
+ * has already happened (a successful non-blocking send) so it stays a full checkpoint without being
+ * undone by a late cancellation.
+ *
+ * @example
+ * ```ts
+ * buffer.push(v); await cancelShieldedCheckpoint();
+ * ```
+ */
+export function cancelShieldedCheckpoint(): Promise<void> {
+  const s = getStatus() ?? currentStatus();
+  const rt = s.runtime;
+  s.task._schedulePoints++;
+  if (rt.instruments === null && !rt.yieldDue && --rt.budget > 0) {
+    rt.steps++;
+    return RESOLVED;
+  }
+  return queued(s, false);
+}
