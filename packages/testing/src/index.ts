@@ -1,2 +1,5 @@
-// Placeholder: the @quartet/testing public API lands here.
-export {};
+/**
+ * @quartet/testing: virtual time and helpers for testing concurrent code.
+ * @packageDocumentation
+ */
+export { MockClock, type MockClockOptions } from "./mock-clock.js";
