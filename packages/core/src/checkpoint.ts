@@ -42,27 +42,28 @@ const FAST_CHECKPOINT = {
 };
 
 /** A checkpoint that went through the run queue. */
-class QueuedCheckpoint implements Runnable {
-  resolve!: () => void;
+class QueuedCheckpoint<T> implements Runnable {
+  resolve!: (v: T) => void;
   reject!: (e: unknown) => void;
   constructor(
     private readonly status: CancelStatus,
     private readonly cancellable: boolean,
+    private readonly value: T,
   ) {}
   _run(): void {
     const s = this.status;
     const ins = s.runtime.instruments;
     if (ins !== null) ins.call("beforeTaskStep", s.task);
     if (this.cancellable && s.effective) this.reject(s.cause!.error());
-    else this.resolve();
+    else this.resolve(this.value);
   }
 }
 
-function queued(s: CancelStatus, cancellable: boolean): Promise<void> {
+function queued<T>(s: CancelStatus, cancellable: boolean, value: T): Promise<T> {
   const rt = s.runtime;
   if (rt.budget <= 0) rt.readClock();
-  const q = new QueuedCheckpoint(s, cancellable);
-  const p = new Promise<void>((res, rej) => {
+  const q = new QueuedCheckpoint<T>(s, cancellable, value);
+  const p = new Promise<T>((res, rej) => {
     q.resolve = res;
     q.reject = rej;
   });
@@ -91,7 +92,7 @@ export function checkpoint(): Promise<void> {
   task._cancelPoints++;
   task._schedulePoints++;
   if (rt.instruments === null && !rt.yieldDue && --rt.budget > 0) return FAST_CHECKPOINT as unknown as Promise<void>;
-  return queued(s, true);
+  return queued(s, true, undefined);
 }
 
 /**
@@ -111,22 +112,47 @@ export function checkpointIfCancelled(): Promise<void> {
 }
 
 /**
- * A schedule point only: lets other tasks run and never raises `Cancelled`. Used after an operation
- * has already happened (a successful non-blocking send) so it stays a full checkpoint without being
- * undone by a late cancellation.
+ * A schedule point only: lets other tasks run and never raises `Cancelled`; resolves with `value`.
+ * Used after an operation has already happened (a successful non-blocking send or receive), so the
+ * call stays a full checkpoint without a late cancellation undoing it.
  *
  * @example
  * ```ts
- * buffer.push(v); await cancelShieldedCheckpoint();
+ * if (checkCancelled()) return checkpoint();   // cancel point
+ * const item = buffer.shift();
+ * return cancelShieldedCheckpoint(item);      // schedule point, resolves with the item
  * ```
  */
-export function cancelShieldedCheckpoint(): Promise<void> {
+export function cancelShieldedCheckpoint(): Promise<void>;
+export function cancelShieldedCheckpoint<T>(value: T): Promise<T>;
+export function cancelShieldedCheckpoint<T>(value?: T): Promise<T | undefined> {
   const s = getStatus() ?? currentStatus();
   const rt = s.runtime;
   s.task._schedulePoints++;
   if (rt.instruments === null && !rt.yieldDue && --rt.budget > 0) {
     rt.steps++;
-    return RESOLVED;
+    return value === undefined ? (RESOLVED as Promise<undefined>) : Promise.resolve(value);
   }
-  return queued(s, false);
+  return queued(s, false, value);
+}
+
+/**
+ * A cancel point that never yields: counts as one (for `assertCheckpoints`) and returns `true` if the
+ * calling code is effectively cancelled, in which case follow it with `checkpoint()` (which raises).
+ * Lets an operation that can complete without blocking skip a promise round trip:
+ *
+ * @example
+ * ```ts
+ * send(v: T): Promise<void> {
+ *   if (checkCancelled()) return checkpoint();
+ *   this.sendNowait(v);
+ *   return cancelShieldedCheckpoint();
+ * }
+ * ```
+ */
+export function checkCancelled(): boolean {
+  const s = getStatus() ?? currentStatus();
+  if (s.effective) return true;
+  s.task._cancelPoints++;
+  return false;
 }

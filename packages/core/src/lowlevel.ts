@@ -5,7 +5,7 @@
  */
 export { Abort, Waiter, waitTaskRescheduled, reschedule, type AbortFn, type Outcome } from "./waiter.js";
 export { ParkingLot, addParkingLotBreaker, removeParkingLotBreaker, type ParkingLotStatistics } from "./parking-lot.js";
-export { checkpoint, checkpointIfCancelled, cancelShieldedCheckpoint } from "./checkpoint.js";
+export { checkpoint, checkpointIfCancelled, cancelShieldedCheckpoint, checkCancelled } from "./checkpoint.js";
 export { currentTask } from "./current.js";
 export {
   currentRuntime,
