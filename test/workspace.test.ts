@@ -64,17 +64,3 @@ test("tsconfig.source.json maps no specifier that is not exported", () => {
   });
   expect(Object.keys(paths).sort()).toEqual(exported.sort());
 });
-
-test("the hello example is type-checked once @quartet/core exports its API", async () => {
-  const core: Record<string, unknown> = await import("@quartet/core");
-  const tsconfig = ts.parseConfigFileTextToJson(
-    "tsconfig.json",
-    readFileSync(`${root}tsconfig.json`, "utf8"),
-  ).config as { exclude?: string[] };
-  if (typeof core.openNursery === "function") {
-    expect(
-      tsconfig.exclude ?? [],
-      "core exports openNursery now: remove the TEMPORARY exclusion of examples/hello/main.ts from tsconfig.json",
-    ).not.toContain("examples/hello/main.ts");
-  }
-});
