@@ -53,9 +53,8 @@ export class Nursery implements TaskExitTarget {
   /** @internal */ readonly _parentTask: Task;
   /** @internal */ _closed = false;
   /** @internal */ _bodyDone = false;
-  /** @internal */ _live = 0;
-  /** @internal */ _first: Task | null = null;
-  /** @internal */ _last: Task | null = null;
+  /** @internal Children started and not yet exited (they are the Task children of `_status`). */
+  _live = 0;
   /** @internal */ _pendingStarts = 0;
   /** @internal */ _errors: unknown[] | null = null;
   /** @internal Errors that are not `Cancelled` (lets the common all-cancelled exit skip the group). */
@@ -77,7 +76,7 @@ export class Nursery implements TaskExitTarget {
   /** A snapshot of the running children. */
   get childTasks(): ReadonlySet<Task> {
     const s = new Set<Task>();
-    for (let t = this._first; t !== null; t = t._nNext) s.add(t);
+    for (let c = this._status.firstChild; c !== null; c = c.nextSibling) if (c instanceof Task) s.add(c);
     return s;
   }
 
@@ -102,9 +101,9 @@ export class Nursery implements TaskExitTarget {
     requireName("Nursery.startSoon", name);
     if (this._closed) throw new RuntimeError("Nursery is closed to new arrivals");
     const rt = this._status.runtime;
-    const task = new Task(rt, this._status, name ?? (fn.name || "<anonymous>"), fn as (a: unknown) => unknown, undefined, this);
+    const task = new Task(rt, this._status, name ?? null, fn as (a: unknown) => unknown, undefined, this);
     task._parentNursery = this;
-    this._link(task);
+    this._live++;
     rt.tasksLiving++;
     const ins = rt.instruments;
     if (ins !== null) {
@@ -138,7 +137,7 @@ export class Nursery implements TaskExitTarget {
     const rt = caller.runtime;
     this._pendingStarts++;
     const st = new StartStatus<V>(this);
-    const task = new Task(rt, caller, name ?? (fn.name || "<anonymous>"), fn as (a: unknown) => unknown, st, st);
+    const task = new Task(rt, caller, name ?? null, fn as (a: unknown) => unknown, st, st);
     task._eventualParentNursery = this;
     st.task = task;
     rt.tasksLiving++;
@@ -151,31 +150,9 @@ export class Nursery implements TaskExitTarget {
     return st.waiter._park(caller, abortFailed) as Promise<V>;
   }
 
-  /** @internal */
-  _link(task: Task): void {
-    task._nNext = null;
-    task._nPrev = this._last;
-    if (this._last === null) this._first = task;
-    else this._last._nNext = task;
-    this._last = task;
-    this._live++;
-  }
-
-  /** @internal */
-  _unlink(task: Task): void {
-    const prev = task._nPrev;
-    const next = task._nNext;
-    if (prev === null) this._first = next;
-    else prev._nNext = next;
-    if (next === null) this._last = prev;
-    else next._nPrev = prev;
-    task._nPrev = task._nNext = null;
-    this._live--;
-  }
-
   /** @internal TaskExitTarget */
   _taskExited(task: Task, failed: boolean, result: unknown): void {
-    this._unlink(task);
+    this._live--;
     if (failed) this._addError(result, "child task", task.name);
     this._checkClosed();
   }
@@ -222,7 +199,7 @@ class StartStatus<V> implements TaskStatus<V>, TaskExitTarget {
     if (task.parent !== null && task.parent.effective) return;
     const target = this.nursery;
     target._pendingStarts--;
-    target._link(task);
+    target._live++;
     task._parentNursery = target;
     task._eventualParentNursery = null;
     task._exitTarget = target;

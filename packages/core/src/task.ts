@@ -4,7 +4,7 @@
  * its `Task`, the frames of its async functions and its waiter, and nothing else.
  */
 import { CancelStatus } from "./cancel-status.js";
-import { runWithStatus } from "./context.js";
+import { getStatus, runWithStatus } from "./context.js";
 import type { Runtime, Runnable } from "./runtime.js";
 
 /** @internal Whoever owns a task's outcome: its nursery, a pending `start`, or `run`. */
@@ -34,17 +34,14 @@ export interface NurseryLike {
  * ```
  */
 export class Task extends CancelStatus implements Runnable {
-  /** The name given to `startSoon`/`start` (or the function's name). */
-  readonly name: string;
+  /** @internal Explicit name, or `null` to use the function's name (looked up only when asked). */
+  _name: string | null;
   /** @internal */ _fn: (arg: unknown) => unknown;
   /** @internal */ _arg: unknown;
   /** @internal */ _exitTarget: TaskExitTarget | null;
   /** @internal */ _parentNursery: NurseryLike | null = null;
   /** @internal */ _eventualParentNursery: NurseryLike | null = null;
   /** @internal */ _childNurseries: NurseryLike[] | null = null;
-  /** @internal Links in the parent nursery's list of children. */
-  _nPrev: Task | null = null;
-  /** @internal */ _nNext: Task | null = null;
   /** @internal Number of waits this task has parked right now. */
   _parked = 0;
   /** @internal The most recently parked waiter (for `reschedule(task)`). */
@@ -59,17 +56,22 @@ export class Task extends CancelStatus implements Runnable {
   constructor(
     runtime: Runtime,
     parent: CancelStatus | null,
-    name: string,
+    name: string | null,
     fn: (arg: unknown) => unknown,
     arg: unknown,
     exitTarget: TaskExitTarget | null,
   ) {
     super(null, null, runtime, parent);
     this.task = this;
-    this.name = name;
+    this._name = name;
     this._fn = fn;
     this._arg = arg;
     this._exitTarget = exitTarget;
+  }
+
+  /** The name given to `startSoon`/`start`, or else the function's name. */
+  get name(): string {
+    return this._name ?? (this._name = this._fn.name || "<anonymous>");
   }
 
   /** The nursery this task belongs to; `null` for the root task and for a `start`ed task before `started()`. */
@@ -95,7 +97,7 @@ export class Task extends CancelStatus implements Runnable {
   _run(): void {
     const rt = this.runtime;
     if (rt.instruments !== null) rt.instruments.call("beforeTaskStep", this);
-    void runWithStatus(this, taskMain, this);
+    runWithStatus(this, startTask, this);
   }
 
   /** @internal */
@@ -112,21 +114,35 @@ export class Task extends CancelStatus implements Runnable {
   }
 }
 
-async function taskMain(task: Task): Promise<void> {
-  let failed = false;
-  let result: unknown;
+/**
+ * Runs in the task's context. The settle handlers are shared module-level functions: a promise
+ * reaction runs in the async context current when `.then` was called, so `getStatus()` inside them
+ * is this task. That saves an async wrapper frame and its promises per task.
+ */
+function startTask(task: Task): void {
+  let r: unknown;
   try {
-    result = await task._fn(task._arg);
+    r = task._fn(task._arg);
   } catch (e) {
-    failed = true;
-    result = e;
+    finishTask(task, true, e);
+    return;
   }
-  finishTask(task, failed, result);
+  if (r instanceof Promise) r.then(taskFulfilled, taskRejected);
+  else if (r !== null && (typeof r === "object" || typeof r === "function") && typeof (r as PromiseLike<unknown>).then === "function") {
+    Promise.resolve(r).then(taskFulfilled, taskRejected);
+  } else finishTask(task, false, r);
+}
+
+function taskFulfilled(value: unknown): void {
+  finishTask(getStatus() as Task, false, value);
+}
+
+function taskRejected(error: unknown): void {
+  finishTask(getStatus() as Task, true, error);
 }
 
 function finishTask(task: Task, failed: boolean, result: unknown): void {
   task._exited = true;
-  task._fn = noop;
   task._arg = undefined;
   const breakers = task._breakers;
   if (breakers !== null) {
@@ -145,5 +161,3 @@ function finishTask(task: Task, failed: boolean, result: unknown): void {
     ins.call("afterTaskStep", task);
   }
 }
-
-function noop(): void {}
