@@ -36,6 +36,15 @@ export class CancelCause {
   sharedError(): Cancelled {
     return (this.shared ??= this.error());
   }
+
+  private raiser: (() => never) | null = null;
+
+  /** The `raiseCancel` handed to abort functions (one per cause, not one per abort). */
+  raiseCancel(): () => never {
+    return (this.raiser ??= () => {
+      throw this.sharedError();
+    });
+  }
 }
 
 /** @internal The per-scope state a node reads; implemented by `CancelScope`. */
@@ -152,14 +161,24 @@ function attachChild(parent: CancelStatus, child: CancelStatus): void {
   parent.lastChild = child;
 }
 
+// Scratch arrays reused across recomputes: cancelling 100k parked tasks must not allocate (and so
+// trigger a scavenge of those freshly allocated tasks) just to walk them. A nested recompute (an abort
+// function cancelling another scope) finds them checked out and allocates its own.
+let spareStack: CancelStatus[] | null = [];
+let spareAborts: (Abortable | null)[] | null = [];
+
 /**
  * @internal Recomputes `root`'s subtree after its scope was cancelled, its shield changed, or it was
  * re-parented; aborts newly cancelled waiters and fires newly aborted signals.
  */
 export function recompute(root: CancelStatus): void {
-  let aborts: Abortable[] | null = null;
+  const stack = spareStack ?? [];
+  spareStack = null;
+  const aborts = spareAborts ?? [];
+  spareAborts = null;
+  let nAborts = 0;
   let signals: CancelStatus[] | null = null;
-  const stack: CancelStatus[] = [root];
+  stack.push(root);
   while (stack.length > 0) {
     const n = stack.pop()!;
     const scope = n.scope;
@@ -178,12 +197,18 @@ export function recompute(root: CancelStatus): void {
     n.effective = eff;
     n.cause = cause;
     if (eff) {
-      for (let w = n.firstWaiter; w !== null; w = w.sNext) (aborts ??= []).push(w);
+      for (let w = n.firstWaiter; w !== null; w = w.sNext) aborts[nAborts++] = w;
       if (n.controller !== null && !n.controller.signal.aborted) (signals ??= []).push(n);
     }
     for (let c = n.firstChild; c !== null; c = c.nextSibling) stack.push(c);
   }
-  if (aborts !== null) for (let i = 0; i < aborts.length; i++) aborts[i]!._attemptAbort();
+  spareStack = stack;
+  for (let i = 0; i < nAborts; i++) {
+    const w = aborts[i]!;
+    aborts[i] = null;
+    w._attemptAbort();
+  }
+  spareAborts = aborts;
   if (signals !== null) {
     for (let i = 0; i < signals.length; i++) {
       const n = signals[i]!;

@@ -57,6 +57,12 @@ export class Nursery implements TaskExitTarget {
   _live = 0;
   /** @internal */ _pendingStarts = 0;
   /** @internal */ _errors: unknown[] | null = null;
+  /**
+   * @internal Run-length counts for `_errors`: index → how many times that same `Cancelled` arrived
+   * in a row. Cancelling 100k children delivers one shared `Cancelled`; storing it once keeps the
+   * common exit (the nursery's own scope strips them all) free of a 100k-entry array.
+   */
+  _repeats: Map<number, number> | null = null;
   /** @internal Errors that are not `Cancelled` (lets the common all-cancelled exit skip the group). */
   _nonCancelled = 0;
   /** @internal */ _exitWaiter: Waiter | null = null;
@@ -159,8 +165,17 @@ export class Nursery implements TaskExitTarget {
 
   /** @internal Records an error and cancels the nursery (first reason wins). */
   _addError(error: unknown, who: "child task" | "code block inside nursery", taskName: string): void {
-    (this._errors ??= []).push(error);
-    if (!(error instanceof Cancelled)) this._nonCancelled++;
+    const errors = (this._errors ??= []);
+    const last = errors.length - 1;
+    if (error instanceof Cancelled) {
+      if (last >= 0 && errors[last] === error) {
+        const r = (this._repeats ??= new Map());
+        r.set(last, (r.get(last) ?? 1) + 1);
+      } else errors.push(error);
+    } else {
+      errors.push(error);
+      this._nonCancelled++;
+    }
     const scope = this.cancelScope;
     if (!scope._cancelled) {
       scope._cancelInternal(new CancelCause("nursery", `${who} raised exception ${errorRepr(error)}`, taskName));
@@ -274,9 +289,19 @@ async function nurseryMain<T>(n: Nursery, body: (nursery: Nursery) => Promise<T>
   if (n._nonCancelled === 0 && scope._wouldCatch()) {
     scope._exitCaught();
   } else {
-    scope._exitWithError(new ExceptionGroup(GROUP_MESSAGE, errors));
+    scope._exitWithError(new ExceptionGroup(GROUP_MESSAGE, expandRepeats(errors, n._repeats)));
   }
   return (bodyFailed ? undefined : value) as T;
+}
+
+function expandRepeats(errors: unknown[], repeats: Map<number, number> | null): unknown[] {
+  if (repeats === null) return errors;
+  const out: unknown[] = [];
+  for (let i = 0; i < errors.length; i++) {
+    const times = repeats.get(i) ?? 1;
+    for (let k = 0; k < times; k++) out.push(errors[i]);
+  }
+  return out;
 }
 
 function errorRepr(e: unknown): string {

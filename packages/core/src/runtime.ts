@@ -85,8 +85,11 @@ export class Runtime implements ClockHost {
   /** Called when the deadlock detector fires (set by `run`). */
   onDeadlock: ((error: Error) => void) | null = null;
 
-  private queue: Runnable[] = [];
-  private spare: Runnable[] = [];
+  // Two arrays with explicit lengths, swapped per batch: they keep their capacity, so a burst of 100k
+  // reschedules does not regrow (and reallocate) the queue every time.
+  private queue: (Runnable | undefined)[] = [];
+  private queueLen = 0;
+  private spare: (Runnable | undefined)[] = [];
   private drainScheduled = false;
   private readonly drainBound = (): void => this.drain();
   private abortChecks: Runnable[] = [];
@@ -125,7 +128,7 @@ export class Runtime implements ClockHost {
 
   /** Queues `r` to run in the next batch. */
   enqueue(r: Runnable): void {
-    this.queue.push(r);
+    this.queue[this.queueLen++] = r;
     if (!this.drainScheduled) this.scheduleDrain();
   }
 
@@ -158,14 +161,19 @@ export class Runtime implements ClockHost {
       this.abortChecks = [];
       for (let i = 0; i < checks.length; i++) checks[i]!._run();
     }
-    const batch = this.queue;
-    if (batch.length > 0) {
+    const n = this.queueLen;
+    if (n > 0) {
+      const batch = this.queue;
       this.queue = this.spare;
-      for (let i = 0; i < batch.length; i++) batch[i]!._run();
-      batch.length = 0;
+      this.queueLen = 0;
+      for (let i = 0; i < n; i++) {
+        const r = batch[i]!;
+        batch[i] = undefined;
+        r._run();
+      }
       this.spare = batch;
     }
-    if (ins !== null && this.queue.length === 0 && !this.ioWaitOpen) {
+    if (ins !== null && this.queueLen === 0 && !this.ioWaitOpen) {
       this.ioWaitOpen = true;
       ins.call("beforeIoWait", this.msToNextDeadline());
     }
@@ -335,7 +343,7 @@ export class Runtime implements ClockHost {
   private idleStep(): void {
     if (this.closed) return;
     const now = performance.now();
-    if (this.steps !== this.idleSteps || this.queue.length > 0 || this.drainScheduled || this.deadlineCheckPending) {
+    if (this.steps !== this.idleSteps || this.queueLen > 0 || this.drainScheduled || this.deadlineCheckPending) {
       // Something ran since the last look: the idle period starts over.
       this.idleSteps = this.steps;
       this.idleSince = now;
@@ -392,8 +400,15 @@ export class Runtime implements ClockHost {
   }
 
   private checkDeadlock(now: number): void {
-    if (this.onDeadlock === null || this.foreignWaits > 0) return;
-    if (this.tasksLiving === 0 || this.parkedTasks < this.tasksLiving) return;
+    if (this.onDeadlock === null || this.foreignWaits > 0 || this.tasksLiving === 0) return;
+    if (this.parkedTasks < this.tasksLiving) {
+      // A task awaits a promise the runtime cannot see. When it resumes it may park without anything
+      // entering the run queue, and then no check phase would ever look again: poll slowly instead.
+      // Unref'd: the foreign work, not this poll, decides whether the process stays alive.
+      this.armIdleTimer(DEADLOCK_GRACE_MS);
+      this.idleTimer!.unref();
+      return;
+    }
     if (this.deadlockSuspectSince < 0) this.deadlockSuspectSince = now;
     const waited = now - this.deadlockSuspectSince;
     if (waited < DEADLOCK_GRACE_MS) {
@@ -420,7 +435,7 @@ export class Runtime implements ClockHost {
   statistics(): RuntimeStatistics {
     return {
       tasksLiving: this.tasksLiving,
-      tasksRunnable: this.queue.length,
+      tasksRunnable: this.queueLen,
       waitersParked: this.waitersParked,
       pendingDeadlines: this.heap.size,
       msToNextDeadline: this.msToNextDeadline(),

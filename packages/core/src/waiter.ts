@@ -10,7 +10,7 @@
  * Waiters rather than tasks are the unit, because one task can wait in several places at once
  * (`Promise.all` of two receives); `reschedule(task)` still works when the task has exactly one wait.
  */
-import type { CancelStatus, Abortable, CancelCause } from "./cancel-status.js";
+import type { CancelStatus, Abortable } from "./cancel-status.js";
 import { RuntimeError, describe } from "./errors.js";
 import type { Runnable } from "./runtime.js";
 import { currentStatus } from "./current.js";
@@ -118,7 +118,7 @@ export class Waiter<T = unknown> implements Abortable, Runnable {
     const cause = this.status!.cause!;
     let r: Abort;
     try {
-      r = this._abort(raiser(cause));
+      r = this._abort(cause.raiseCancel());
     } catch (e) {
       if (this.state === PARKED) this._reschedule(true, e);
       return;
@@ -168,12 +168,6 @@ class AbortCheck implements Runnable {
     const w = this.waiter;
     if (w.state === PARKED && w.status!.effective) w._attemptAbort();
   }
-}
-
-function raiser(cause: CancelCause): () => never {
-  return () => {
-    throw cause.sharedError();
-  };
 }
 
 /** @internal Validates an outcome and reschedules. */
