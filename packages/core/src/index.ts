@@ -37,3 +37,8 @@ export {
 } from "./errors.js";
 export type { Clock, ClockHost } from "./clock.js";
 export type { Instrument } from "./instrument.js";
+export { Event, type EventStatistics } from "./event.js";
+export { Lock, StrictFIFOLock, type LockBase, type LockStatistics } from "./lock.js";
+export { Semaphore, type SemaphoreOptions, type SemaphoreStatistics } from "./semaphore.js";
+export { CapacityLimiter, type CapacityLimiterStatistics } from "./capacity-limiter.js";
+export { Condition, type ConditionStatistics } from "./condition.js";
