@@ -191,6 +191,7 @@ export class CapacityLimiter {
 
   /** Hands free tokens to queued acquires, longest-waiting first. */
   private wakeWaiters(): void {
+    if (this._waiters.size === 0) return;
     const borrowers = this.borrowers;
     for (const w of this._waiters) {
       if (borrowers.size >= this.total) return;

@@ -43,10 +43,19 @@ export abstract class LockBase {
   /** @internal The class name, for messages. */
   readonly _kind: string;
 
+  /**
+   * @internal Rejection handler of a parked `acquire()`; one per lock rather than a closure per wait.
+   * The lot only knows that it was broken; this says what that means for a lock.
+   */
+  private readonly _onParkError: (e: unknown) => never;
+
   /** @internal */
   constructor(kind: string) {
     this._kind = kind;
     this._lot = new ParkingLot(kind);
+    this._onParkError = (e) => {
+      throw brokenLockError(this, e);
+    };
   }
 
   /** Whether some task holds the lock. */
@@ -77,7 +86,7 @@ export abstract class LockBase {
       return Promise.reject(e);
     }
     if (acquired) return cancelShieldedCheckpoint();
-    return parkForLock(this);
+    return this._lot.park().then(undefined, this._onParkError) as Promise<void>;
   }
 
   /**
@@ -126,15 +135,6 @@ export abstract class LockBase {
     this._owner = task;
     addParkingLotBreaker(task, this._lot);
     return ACQUIRED;
-  }
-}
-
-/** The slow path of `acquire()`: park until `release()` hands the lock over (or an owner exit breaks it). */
-async function parkForLock(lock: LockBase): Promise<void> {
-  try {
-    await lock._lot.park();
-  } catch (e) {
-    throw brokenLockError(lock, e);
   }
 }
 

@@ -109,7 +109,8 @@ export class Semaphore {
     if (this._max !== null && this._value === this._max) {
       throw new RuntimeError("semaphore released too many times");
     }
-    for (const w of this._waiters) {
+    if (this._waiters.size > 0) {
+      const w = this._waiters.values().next().value!;
       this._waiters.delete(w);
       rescheduleWaiter(w, undefined);
       return;
