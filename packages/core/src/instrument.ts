@@ -3,8 +3,13 @@
  * so patching an instrument later has no effect until it is removed and added again. A hook that
  * throws disables its instrument (reported once through `process.emitWarning`); the run goes on.
  */
+import { getStatus, runWithStatus } from "./context.js";
 import { RuntimeError, describe } from "./errors.js";
 import type { Task } from "./task.js";
+
+function callHooks(a: { set: InstrumentSet; name: HookName; arg: unknown }): void {
+  a.set.callHooks(a.name, a.arg);
+}
 
 /**
  * Scheduler observer. Every hook is optional.
@@ -79,6 +84,20 @@ export class InstrumentSet {
   }
 
   call(name: HookName, arg?: unknown): void {
+    // Trio runs the task-step hooks with `currentTask()` being that task. The scheduler calls
+    // `beforeTaskStep` from its own batch, whose async context belongs to whoever scheduled it.
+    if (
+      (name === "beforeTaskStep" || name === "afterTaskStep" || name === "taskExited") &&
+      getStatus()?.task !== arg
+    ) {
+      runWithStatus(arg as Task, callHooks, { set: this, name, arg });
+      return;
+    }
+    this.callHooks(name, arg);
+  }
+
+  /** @internal */
+  callHooks(name: HookName, arg?: unknown): void {
     // Copy: a hook may add or remove instruments.
     const entries = this.entries.slice();
     for (const e of entries) {

@@ -154,9 +154,16 @@ function finishTask(task: Task, failed: boolean, result: unknown): void {
   rt.tasksLiving--;
   const target = task._exitTarget;
   task._exitTarget = null;
-  target?._taskExited(task, failed, result);
   const ins = rt.instruments;
-  if (ins !== null) {
+  // The root's exit target is `run` itself, which calls `afterRun`: the root's last hooks go first.
+  // Any other task's hooks come after its nursery has let go of it (Trio §4.6).
+  const root = task === rt.root;
+  if (root && ins !== null) {
+    ins.call("taskExited", task);
+    ins.call("afterTaskStep", task);
+  }
+  target?._taskExited(task, failed, result);
+  if (!root && ins !== null) {
     ins.call("taskExited", task);
     ins.call("afterTaskStep", task);
   }
