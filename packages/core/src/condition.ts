@@ -44,10 +44,10 @@ export class Condition {
 
   /**
    * @param lock The lock to use: exactly a `Lock` (a `StrictFIFOLock` or `Semaphore` → `TypeError`).
-   * Default: a new `Lock`.
+   * Default (`undefined` or `null`, like Python's `None`): a new `Lock`.
    */
-  constructor(lock?: Lock) {
-    if (lock === undefined) lock = new Lock();
+  constructor(lock?: Lock | null) {
+    if (lock === undefined || lock === null) lock = new Lock();
     else if (!(lock instanceof Lock)) throw new TypeError(`Condition: lock must be a Lock, got ${describe(lock)}`);
     this.lock = lock;
   }

@@ -492,6 +492,8 @@ describe("§5 E sync primitives", () => {
       expect(() => new Condition(new Semaphore(1) as never)).toThrow(TypeError);
       expect(() => new Condition(new StrictFIFOLock() as never)).toThrow(TypeError);
       expect(() => new Condition(new StrictFIFOLock() as never)).toThrow(/lock must be a Lock, got a StrictFIFOLock/);
+      expect(() => new Condition({} as never)).toThrow(TypeError);
+      expect(new Condition(null).locked()).toBe(false);
       const l = new Lock();
       let c = new Condition(l);
       expect(l.locked()).toBe(false);
