@@ -103,11 +103,11 @@ export class Semaphore {
   /**
    * Gives a unit back (any task may; never a checkpoint). With tasks queued, the first one gets the
    * unit and `value` stays 0.
-   * @throws `RuntimeError("semaphore released too many times")` when `value` is already `max`.
+   * @throws `RangeError("semaphore released too many times")` when `value` is already `max`.
    */
   release(): void {
     if (this._max !== null && this._value === this._max) {
-      throw new RuntimeError("semaphore released too many times");
+      throw new RangeError("semaphore released too many times");
     }
     if (this._waiters.size > 0) {
       const w = this._waiters.values().next().value!;
