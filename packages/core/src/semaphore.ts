@@ -5,7 +5,7 @@
  */
 import { cancelShieldedCheckpoint, checkCancelled, checkpoint } from "./checkpoint.js";
 import { currentStatus } from "./current.js";
-import { RuntimeError, WouldBlock, describe } from "./errors.js";
+import { WouldBlock, describe } from "./errors.js";
 import { requireCount, requireFunction, requireOptions } from "./validate.js";
 import { Abort, Waiter, rescheduleWaiter } from "./waiter.js";
 
