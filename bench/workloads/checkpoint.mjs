@@ -1,0 +1,45 @@
+// W8: checkpoint() rate (raw: `await null` in a plain loop).
+import { checkpoint, run } from "@quartet/core";
+import { Effect } from "effect";
+import { opsPerSecond } from "../lib/measure.mjs";
+
+const BATCH = 100_000;
+
+export const workloads = [
+  {
+    id: "checkpoint",
+    title: "W8 checkpoint() rate",
+    unit: "ops/s",
+    better: "higher",
+    contenders: {
+      quartet: {
+        kind: "quartet",
+        label: "quartet await checkpoint()",
+        run: () =>
+          run(() =>
+            opsPerSecond(async () => {
+              for (let i = 0; i < BATCH; i++) await checkpoint();
+            }, BATCH),
+          ),
+      },
+      raw: {
+        kind: "raw",
+        label: "raw await null",
+        run: () =>
+          opsPerSecond(async () => {
+            for (let i = 0; i < BATCH; i++) await null;
+          }, BATCH),
+      },
+      effect: {
+        kind: "peer",
+        label: "effect@4 Effect.yieldNow()",
+        run: () => {
+          const program = Effect.gen(function* () {
+            for (let i = 0; i < BATCH / 10; i++) yield* Effect.yieldNow;
+          });
+          return opsPerSecond(() => Effect.runPromise(program), BATCH / 10);
+        },
+      },
+    },
+  },
+];
