@@ -379,8 +379,10 @@ export class Runtime implements ClockHost {
         } else {
           this.armIdleTimer(cushion - idleFor);
         }
-        return;
       }
+      // As Trio: while anyone waits for idleness, never autojump (the waiter would see time move
+      // under it); the deadline, if it comes first, is reached by real time.
+      return;
     }
     const threshold = this.clock.autojumpThreshold ?? Infinity;
     if (threshold === Infinity) return;
