@@ -1,8 +1,8 @@
 // Trio §5 F 108–110 (and §4.2): waitAllTasksBlocked, on the system clock and on mock clocks.
 import { describe, expect, test } from "vitest";
-import { Cancelled, cancellable, checkpoint, currentTime, openNursery, sleep } from "@quartet/core";
+import { Cancelled, cancellable, checkpoint, currentTime, openNursery, run, sleep } from "@quartet/core";
 import { currentStatistics } from "@quartet/core/lowlevel";
-import { waitAllTasksBlocked } from "@quartet/testing";
+import { MockClock, waitAllTasksBlocked } from "@quartet/testing";
 import { autojump, installLeakCheck, mock, qrun } from "./helpers.js";
 
 installLeakCheck();
@@ -175,4 +175,30 @@ describe("§5 F 110 cushion ordering (test_wait_all_tasks_blocked_with_cushion)"
       expect(record).toEqual(["a", "b", "c"]);
       expect(currentTime()).toBe(0);
     }));
+});
+
+describe("priority over autojump (Trio's run loop: no autojump while anyone waits for idleness)", () => {
+  test("a deadline nearer than the cushion is reached by real time, not by a jump", async () => {
+    // rate 1: the sleeper's deadline is 30 real ms away, less than the waiter's 60 ms cushion.
+    const clock = new MockClock({ rate: 1, autojumpThreshold: 0 });
+    const record: string[] = [];
+    let sleeperRealMs = -1;
+    await run(async () => {
+      const t0 = performance.now();
+      await openNursery(async (n) => {
+        n.startSoon(async () => {
+          await sleep(30);
+          sleeperRealMs = performance.now() - t0;
+          record.push("sleeper");
+        });
+        n.startSoon(async () => {
+          await waitAllTasksBlocked(60);
+          record.push("waiter");
+        });
+      });
+    }, { clock });
+    expect(record).toEqual(["sleeper", "waiter"]);
+    // A jump would have woken the sleeper at once.
+    expect(sleeperRealMs).toBeGreaterThanOrEqual(20);
+  });
 });
