@@ -42,3 +42,9 @@ export { Lock, StrictFIFOLock, type LockBase, type LockStatistics } from "./lock
 export { Semaphore, type SemaphoreOptions, type SemaphoreStatistics } from "./semaphore.js";
 export { CapacityLimiter, type CapacityLimiterStatistics } from "./capacity-limiter.js";
 export { Condition, type ConditionStatistics } from "./condition.js";
+export {
+  installGeneratorGuard,
+  GeneratorGuardError,
+  type GuardViolation,
+  type GeneratorGuardOptions,
+} from "./generator-guard.js";
