@@ -402,10 +402,11 @@ export class Runtime implements ClockHost {
   }
 
   private checkDeadlock(now: number): void {
-    if (this.onDeadlock === null || this.foreignWaits > 0 || this.tasksLiving === 0) return;
-    if (this.parkedTasks < this.tasksLiving) {
-      // A task awaits a promise the runtime cannot see. When it resumes it may park without anything
-      // entering the run queue, and then no check phase would ever look again: poll slowly instead.
+    if (this.onDeadlock === null || this.tasksLiving === 0) return;
+    if (this.foreignWaits > 0 || this.parkedTasks < this.tasksLiving) {
+      // Foreign work is outstanding (declared, or a task awaiting a promise the runtime cannot see).
+      // When it ends it may wake nobody, or its task may park without anything entering the run
+      // queue, and then no check phase would ever look again: poll slowly instead.
       // Unref'd: the foreign work, not this poll, decides whether the process stays alive.
       this.armIdleTimer(DEADLOCK_GRACE_MS);
       this.idleTimer!.unref();
