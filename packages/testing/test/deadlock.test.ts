@@ -2,7 +2,7 @@
 // progress rejects with an Error whose message begins "Deadlock:" and names every parked task.
 import { describe, expect, test } from "vitest";
 import { cancellable, openNursery, run, sleep, sleepForever } from "@quartet/core";
-import { ParkingLot, waitAllTasksBlocked } from "@quartet/core/lowlevel";
+import { ForeignWork, ParkingLot, waitAllTasksBlocked } from "@quartet/core/lowlevel";
 import { MockClock, Sequencer } from "@quartet/testing";
 import { installLeakCheck, rejection } from "./helpers.js";
 
@@ -89,6 +89,18 @@ describe("deadlock report", () => {
     const message = await deadlock(
       autojumpRun(async () => {
         await new Promise((r) => setTimeout(r, 20)); // not a Quartet wait: the runtime cannot see it
+        await sleepForever();
+      }),
+    );
+    expect(message).toMatch(/task "main" is waiting in sleepForever/);
+  });
+
+  test("reported once declared foreign work (ForeignWork) is released without waking anyone", async () => {
+    const message = await deadlock(
+      autojumpRun(async () => {
+        const work = new ForeignWork();
+        work.hold();
+        setTimeout(() => work.release(), 20);
         await sleepForever();
       }),
     );
