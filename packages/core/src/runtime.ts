@@ -298,7 +298,14 @@ export class Runtime implements ClockHost {
       e.expireDeadline();
     }
     const top = heap.peek();
-    if (top !== undefined && (this.timer === null || top.deadline < this.timerDeadline)) this.armTimer();
+    if (top !== undefined) {
+      if (this.timer === null || top.deadline < this.timerDeadline) this.armTimer();
+    } else if (this.timer !== null) {
+      // Expired here (a drain, a mock-clock jump) rather than by the timer: nothing is left for it.
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.timerDeadline = Infinity;
+    }
   }
 
   msToNextDeadline(): number {
