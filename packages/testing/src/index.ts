@@ -28,7 +28,6 @@ export {
 } from "./group-matchers.js";
 export {
   quartetTest,
-  generatorGuardAvailable,
   type QuartetTestOptions,
   type QuartetTestClock,
   type QuartetTestGuard,

@@ -6,8 +6,7 @@
  * from the others' tasks and deadlines. The async-generator guard of `@quartet/core` is installed in
  * `"throw"` mode for the test's duration, so resuming a generator across cancel scopes fails the test.
  */
-import * as core from "@quartet/core";
-import { run } from "@quartet/core";
+import { installGeneratorGuard, run } from "@quartet/core";
 import { describe, requireFunction, requireOptions } from "./describe.js";
 import { MockClock } from "./mock-clock.js";
 
@@ -26,22 +25,6 @@ export interface QuartetTestOptions {
   clock?: QuartetTestClock;
   /** Generator guard mode (default `"throw"`). */
   guard?: QuartetTestGuard;
-}
-
-type GuardInstaller = (opts: { mode: "warn" | "throw" }) => () => void;
-
-/**
- * The guard is looked up at run time, so this package keeps working against a core without it (then
- * `guard` is validated and otherwise has no effect; see `generatorGuardAvailable`).
- */
-function guardInstaller(): GuardInstaller | undefined {
-  const f = (core as unknown as Record<string, unknown>)["installGeneratorGuard"];
-  return typeof f === "function" ? (f as GuardInstaller) : undefined;
-}
-
-/** True when `@quartet/core` provides `installGeneratorGuard`, i.e. `quartetTest`'s `guard` option is in effect. */
-export function generatorGuardAvailable(): boolean {
-  return guardInstaller() !== undefined;
 }
 
 function checkClock(clock: unknown): void {
@@ -100,8 +83,7 @@ export function quartetTest<T, C = unknown>(
     const context = arguments[0] as C;
     const clock =
       clockOpt instanceof MockClock ? clockOpt : new MockClock(clockOpt === "mock" ? undefined : { autojumpThreshold: 0 });
-    const install = guard === "off" ? undefined : guardInstaller();
-    const uninstall = install?.({ mode: guard as "warn" | "throw" });
+    const uninstall = guard === "off" ? undefined : installGeneratorGuard({ mode: guard as "warn" | "throw" });
     let p: Promise<T>;
     try {
       p = run(() => fn(clock, context), { clock });

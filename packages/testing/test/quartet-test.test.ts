@@ -11,7 +11,7 @@ import {
   sleepForever,
 } from "@quartet/core";
 import { currentRuntime } from "@quartet/core/lowlevel";
-import { MockClock, generatorGuardAvailable, quartetTest, waitAllTasksBlocked } from "@quartet/testing";
+import { MockClock, quartetTest, waitAllTasksBlocked } from "@quartet/testing";
 import { installLeakCheck, rejection } from "./helpers.js";
 
 installLeakCheck();
@@ -123,7 +123,7 @@ describe("quartetTest behaviour", () => {
   });
 });
 
-describe.runIf(generatorGuardAvailable())("quartetTest and the generator guard", () => {
+describe("quartetTest and the generator guard", () => {
   async function* ticks(): AsyncGenerator<number> {
     for (let i = 0; ; i++) {
       yield i;
