@@ -257,6 +257,7 @@ describe("§5 C memory channels", () => {
   test("66. send in an already cancelled scope raises without sending (#1626)", () =>
     qrun(async () => {
       const [s, r] = openMemoryChannel<number>(3);
+      let reached = false;
       const scope = new CancelScope();
       await scope.run(async () => {
         scope.cancel();
@@ -268,7 +269,9 @@ describe("§5 C memory channels", () => {
         s.sendNowait(2);
         expect(await rejection(r.receive())).toBeInstanceOf(Cancelled);
         expect(s.statistics().currentBufferUsed).toBe(1); // the cancelled receive consumed nothing
+        reached = true;
       });
+      expect(reached).toBe(true);
     }));
 
   for (const how of ["aclose", "close"] as const) {
@@ -455,6 +458,7 @@ describe("§5 C memory channels", () => {
     qrun(async () => {
       const [s, r] = openMemoryChannel<number>(1);
       const boom = new RangeError("body");
+      let reached = false;
       const scope = new CancelScope();
       const err = await rejection(
         scope.run(async () => {
@@ -472,7 +476,9 @@ describe("§5 C memory channels", () => {
         scope2.cancel();
         expect(await rejection(r.aclose())).toBeInstanceOf(Cancelled);
         expect(r.statistics().openReceiveChannels).toBe(0);
+        reached = true;
       });
+      expect(reached).toBe(true);
     }));
 });
 
@@ -516,6 +522,29 @@ describe("§2 details", () => {
         scope.cancel();
       });
       expect(sendResult).toBe("returned");
+    }));
+
+  test("a fast-path send or receive is not undone by a cancellation that arrives during its schedule point", () =>
+    qrun(async () => {
+      const [s, r] = openMemoryChannel<number>(1);
+      let reached = 0;
+      const scope = new CancelScope();
+      await scope.run(async () => {
+        const sent = s.send(1); // buffered at once; only the schedule point is left
+        scope.cancel();
+        await sent;
+        expect(s.statistics().currentBufferUsed).toBe(1);
+        reached++;
+      });
+      const scope2 = new CancelScope();
+      await scope2.run(async () => {
+        const got = r.receive(); // taken at once
+        scope2.cancel();
+        expect(await got).toBe(1);
+        expect(r.statistics().currentBufferUsed).toBe(0);
+        reached++;
+      });
+      expect(reached).toBe(2);
     }));
 
   test("send/receive/aclose are checkpoints even on the fast path; the nowait forms and close are not", () =>
