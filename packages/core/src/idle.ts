@@ -36,6 +36,6 @@ export function waitAllTasksBlocked(cushionMs = 0): Promise<void> {
   const s = currentStatus();
   const w = new IdleWait(cushionMs);
   const p = w._park(s, null);
-  s.runtime.addIdleWaiter(w);
+  if (w.isParked) s.runtime.addIdleWaiter(w);
   return p;
 }

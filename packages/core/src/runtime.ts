@@ -92,7 +92,6 @@ export class Runtime implements ClockHost {
   private spare: (Runnable | undefined)[] = [];
   private drainScheduled = false;
   private readonly drainBound = (): void => this.drain();
-  private abortChecks: Runnable[] = [];
 
   private budgetMax = 16;
   private lastClockRead = 0;
@@ -132,12 +131,6 @@ export class Runtime implements ClockHost {
     if (!this.drainScheduled) this.scheduleDrain();
   }
 
-  /** Queues an abort attempt for a waiter parked in an already-cancelled node (after the current step). */
-  enqueueAbortCheck(r: Runnable): void {
-    this.abortChecks.push(r);
-    if (!this.drainScheduled) this.scheduleDrain();
-  }
-
   private scheduleDrain(): void {
     this.drainScheduled = true;
     if (this.yieldDue || (--this.budget <= 0 && this.readClock())) setImmediate(this.drainBound);
@@ -155,11 +148,6 @@ export class Runtime implements ClockHost {
     if (this.deadlineCheckPending) {
       this.deadlineCheckPending = false;
       this.processDeadlines();
-    }
-    if (this.abortChecks.length > 0) {
-      const checks = this.abortChecks;
-      this.abortChecks = [];
-      for (let i = 0; i < checks.length; i++) checks[i]!._run();
     }
     const n = this.queueLen;
     if (n > 0) {

@@ -101,8 +101,10 @@ export class Waiter<T = unknown> implements Abortable, Runnable {
       this.resolve = res;
       this.reject = rej;
     });
-    // Trio attempts delivery of a pending cancel right after the task parks.
-    if (status.effective) rt.enqueueAbortCheck(new AbortCheck(this));
+    // Trio attempts delivery of a pending cancel as the task parks, before any other task runs (so
+    // nobody can hand a value to a wait that was cancelled before it began). Callers register the
+    // waiter (in a queue, the deadline heap, …) before parking, so the abort can undo that.
+    if (status.effective) this._attemptAbort();
     return p;
   }
 
@@ -158,15 +160,6 @@ export class Waiter<T = unknown> implements Abortable, Runnable {
     if (this.failed) this.reject!(outcome);
     else this.resolve!(outcome as T);
     this.resolve = this.reject = null;
-  }
-}
-
-/** Deferred abort attempt for a waiter that parked in an already-cancelled node. */
-class AbortCheck implements Runnable {
-  constructor(private readonly waiter: Waiter) {}
-  _run(): void {
-    const w = this.waiter;
-    if (w.state === PARKED && w.status!.effective) w._attemptAbort();
   }
 }
 

@@ -94,7 +94,7 @@ describe("waitTaskRescheduled / reschedule", () => {
       expect(scope.cancelledCaught).toBe(false);
     }));
 
-  test("parking in an already cancelled scope attempts the abort after the step", () =>
+  test("parking in an already cancelled scope attempts the abort at once, before any other task runs", () =>
     qrun(async () => {
       const log: string[] = [];
       await new CancelScope().run(async (s) => {
@@ -106,7 +106,20 @@ describe("waitTaskRescheduled / reschedule", () => {
         log.push("parked");
         expect(await rejection(p)).toBeInstanceOf(Cancelled);
       });
-      expect(log).toEqual(["parked", "abort"]);
+      expect(log).toEqual(["abort", "parked"]);
+    }));
+
+  test("a wait that began cancelled cannot be handed a value afterwards", () =>
+    qrun(async () => {
+      const w = new Waiter<string>();
+      const scope = new CancelScope();
+      scope.cancel();
+      await scope.run(async () => {
+        const p = waitTaskRescheduled(() => Abort.SUCCEEDED, w);
+        expect(() => reschedule(w, { value: "too late" })).toThrow(RuntimeError);
+        await p;
+      });
+      expect(scope.cancelledCaught).toBe(true);
     }));
 
   test("a value handed over before the cancellation is delivered (reschedule clears the abort)", () =>
