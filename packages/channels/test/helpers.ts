@@ -36,10 +36,15 @@ export function installLeakCheck(): void {
   afterEach(async () => {
     await settleMacrotasks();
     expectQuiet(currentStatistics());
-    const after = count(process.getActiveResourcesInfo());
-    for (const kind of ["Timeout", "Immediate"]) {
-      expect(after.get(kind) ?? 0, `${kind} handles left behind`).toBeLessThanOrEqual(before.get(kind) ?? 0);
-    }
+    expect(currentStatistics().hostTimerActive, "the implicit runtime still holds its host timer").toBe(false);
+    // vitest's own RPC to the main process can hold a Timeout for a moment on a loaded machine (as in
+    // core's helpers): give foreign handles up to ~250 ms to go; a leaked timer would still be there.
+    const over = (): string[] => {
+      const after = count(process.getActiveResourcesInfo());
+      return ["Timeout", "Immediate"].filter((kind) => (after.get(kind) ?? 0) > (before.get(kind) ?? 0));
+    };
+    for (let i = 0; i < 25 && over().length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(over(), "handles left behind").toEqual([]);
   });
 }
 
