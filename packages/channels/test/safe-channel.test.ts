@@ -1,6 +1,6 @@
 // Trio §5 D (as_safe_channel), ported scenario by scenario, plus the Quartet-specific rules: no
 // read-ahead after a cancelled receive, the generator task's parent scope, and error delivery.
-import { describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import {
   CancelScope,
   Cancelled,
@@ -10,6 +10,8 @@ import {
   WouldBlock,
   checkpoint,
   currentTask,
+  installGeneratorGuard,
+  type GuardViolation,
   currentTime,
   moveOnAfter,
   openNursery,
@@ -21,6 +23,20 @@ import { SafeChannel, asSafeChannel, withSafeChannel } from "@quartet/channels";
 import { autojump, expectCheckpoints, installLeakCheck, qrun, rejection } from "./helpers.js";
 
 installLeakCheck();
+
+// Every scenario runs under the generator guard in "throw" mode: asSafeChannel always resumes the
+// generator from its own task, and its cancellations come from ancestors of that task, so the guard
+// must never see a violation.
+let violations: GuardViolation[] = [];
+let uninstallGuard: () => void = () => undefined;
+beforeEach(() => {
+  violations = [];
+  uninstallGuard = installGeneratorGuard({ mode: "throw", onViolation: (v) => violations.push(v) });
+});
+afterEach(() => {
+  uninstallGuard();
+  expect(violations).toEqual([]);
+});
 
 const counter = asSafeChannel(async function* counter(log: string[] = [], n: number = Infinity) {
   try {
