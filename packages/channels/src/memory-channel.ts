@@ -382,7 +382,14 @@ export class MemorySendChannel<T> implements Disposable, AsyncDisposable {
     return checkpoint();
   }
 
-  /** `using tx = …`: closes the handle (sync). */
+  /**
+   * `using tx = …`: closes the handle (sync) when the block exits.
+   *
+   * @example
+   * ```ts
+   * n.startSoon(async () => { using send = tx.clone(); await send.send(job); });
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -390,13 +397,25 @@ export class MemorySendChannel<T> implements Disposable, AsyncDisposable {
   /**
    * `await using tx = …`: closes the handle, then a schedule point that never raises `Cancelled`, so a
    * disposal in cancelled code cannot replace the error that is leaving the block (Trio #746).
+   *
+   * @example
+   * ```ts
+   * await using send = tx; // a body error always comes out, even in a cancelled scope
+   * ```
    */
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
     return cancelShieldedCheckpoint();
   }
 
-  /** Buffer use, open handles and blocked operations; the same object shape from either side. */
+  /**
+   * Buffer use, open handles and blocked operations; the same object shape from either side.
+   *
+   * @example
+   * ```ts
+   * const { peakBufferUsed } = tx.statistics(); // size the buffer from a real run
+   * ```
+   */
   statistics(): MemoryChannelStatistics {
     return statistics(this._state);
   }
@@ -526,18 +545,39 @@ export class MemoryReceiveChannel<T> implements Disposable, AsyncDisposable, Asy
     return checkpoint();
   }
 
-  /** `using rx = …`: closes the handle (sync). */
+  /**
+   * `using rx = …`: closes the handle (sync) when the block exits.
+   *
+   * @example
+   * ```ts
+   * using rx = fromReadable(stream); // the stream is destroyed when the block exits
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** `await using rx = …`: closes the handle, then a schedule point that never raises `Cancelled`. */
+  /**
+   * `await using rx = …`: closes the handle, then a schedule point that never raises `Cancelled`.
+   *
+   * @example
+   * ```ts
+   * await using inbox = rx;
+   * ```
+   */
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
     return cancelShieldedCheckpoint();
   }
 
-  /** Buffer use, open handles and blocked operations; the same object shape from either side. */
+  /**
+   * Buffer use, open handles and blocked operations; the same object shape from either side.
+   *
+   * @example
+   * ```ts
+   * if (rx.statistics().currentBufferUsed === 0) console.log("consumer is keeping up");
+   * ```
+   */
   statistics(): MemoryChannelStatistics {
     return statistics(this._state);
   }
@@ -546,6 +586,11 @@ export class MemoryReceiveChannel<T> implements Disposable, AsyncDisposable, Asy
    * `for await (const x of rx)`: receives until `EndOfChannel` (a normal end); every other error,
    * `ClosedResourceError` included, propagates out of the loop. Each step is a full checkpoint. Leaving
    * the loop early does not close the channel (other loops may share it): close it yourself.
+   *
+   * @example
+   * ```ts
+   * for await (const job of rx) await run(job);
+   * ```
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return new ReceiveIterator(this);

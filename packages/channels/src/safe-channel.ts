@@ -141,6 +141,11 @@ export class SafeChannel<T> implements AsyncDisposable, AsyncIterable<T> {
   /**
    * Takes an item the generator has already produced (one it computed for a receive that was then
    * cancelled); throws `WouldBlock` otherwise. Never resumes the generator and never a checkpoint.
+   *
+   * @example
+   * ```ts
+   * try { late = rx.receiveNowait(); } catch (e) { if (!(e instanceof WouldBlock)) throw e; }
+   * ```
    */
   receiveNowait(): T {
     return this._rx.receiveNowait();
@@ -150,19 +155,38 @@ export class SafeChannel<T> implements AsyncDisposable, AsyncIterable<T> {
    * Closes the channel (sync, idempotent): receives raise `ClosedResourceError`, and the generator's
    * task stops asking for items and closes the generator (its `finally` runs, uncancelled). Disposal
    * still has to follow to wait for that task.
+   *
+   * @example
+   * ```ts
+   * n.startSoon(async () => { await sleep(60_000); rx.close(); }); // stop the stream after a minute
+   * ```
    */
   close(): void {
     this._rx.close();
     wakeMover(this as SafeChannel<unknown>);
   }
 
-  /** `close()`, then a full checkpoint (raises `Cancelled` in a cancelled scope, after closing). */
+  /**
+   * `close()`, then a full checkpoint (raises `Cancelled` in a cancelled scope, after closing).
+   *
+   * @example
+   * ```ts
+   * await rx.aclose();
+   * ```
+   */
   aclose(): Promise<void> {
     this.close();
     return checkpoint();
   }
 
-  /** Statistics of the underlying rendezvous channel (`tasksWaitingSend` is 1 while an item waits). */
+  /**
+   * Statistics of the underlying rendezvous channel (`tasksWaitingSend` is 1 while an item waits).
+   *
+   * @example
+   * ```ts
+   * const itemReady = rx.statistics().tasksWaitingSend > 0;
+   * ```
+   */
   statistics(): MemoryChannelStatistics {
     return this._rx.statistics();
   }
@@ -172,6 +196,11 @@ export class SafeChannel<T> implements AsyncDisposable, AsyncIterable<T> {
    * it never raises `Cancelled`, so it cannot hide the error leaving an `await using` block). Then
    * raises what the generator raised that no `receive()` has reported yet: its error, or an error from
    * its `finally`; bare if there is one, as an `ExceptionGroup` if there are two. Idempotent.
+   *
+   * @example
+   * ```ts
+   * { await using rx = lines(path); console.log(await rx.receive()); } // the generator is closed here
+   * ```
    */
   async [Symbol.asyncDispose](): Promise<void> {
     let errors = (await settle(this)).errors;
@@ -186,6 +215,11 @@ export class SafeChannel<T> implements AsyncDisposable, AsyncIterable<T> {
    * `for await (const x of rx)`: receives until the generator returns. Leaving the loop early (`break`,
    * `return`, an exception) disposes the channel, so the generator's `finally` has run when the loop
    * is left.
+   *
+   * @example
+   * ```ts
+   * for await (const line of lines(path)) if (line === "END") break; // disposed by the break
+   * ```
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return new SafeIterator(this);
