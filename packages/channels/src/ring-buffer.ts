@@ -5,7 +5,10 @@
  * Vacated slots are cleared so the buffer never keeps a received item alive.
  */
 
+/** Starting capacity of an unbounded buffer (it doubles as needed). */
 const INITIAL_CAPACITY = 8;
+/** A bounded buffer is allocated at its full size up to this many slots, and grows past it. */
+const MAX_PREALLOCATED = 1024;
 
 /** @internal */
 export class RingBuffer<T> {
@@ -15,10 +18,11 @@ export class RingBuffer<T> {
   /** Number of items held. */
   length = 0;
 
+  /** `expected`: the channel's size (0 needs no slot, but the ring keeps one). */
   constructor(expected: number) {
-    let cap = INITIAL_CAPACITY;
-    // A bounded channel never holds more than its size: allocate that much up front (within reason).
-    while (cap < expected && cap < 1024) cap <<= 1;
+    const want = expected === Infinity ? INITIAL_CAPACITY : Math.min(expected, MAX_PREALLOCATED);
+    let cap = 1;
+    while (cap < want) cap <<= 1;
     this.slots = new Array<T | undefined>(cap).fill(undefined);
     this.mask = cap - 1;
   }
