@@ -21,8 +21,9 @@ export function runWithStatus<A, R>(status: CancelStatus, fn: (arg: A) => R, arg
 
 /**
  * @internal Makes `status` current for the rest of this synchronous execution and its continuations.
- * Used only to give code running outside any task (a request handler, a script) an identity.
+ * Used to give code running outside any task (a request handler, a script) an identity, and by the
+ * scheduler to start tasks (one context switch per task instead of two).
  */
-export function enterStatus(status: CancelStatus): void {
-  storage.enterWith(status);
+export function enterStatus(status: CancelStatus | undefined): void {
+  storage.enterWith(status as CancelStatus);
 }

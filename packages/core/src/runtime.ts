@@ -21,6 +21,7 @@ import { DeadlineHeap, type DeadlineEntry } from "./deadline-heap.js";
 import type { InstrumentSet } from "./instrument.js";
 import type { Task } from "./task.js";
 import type { CancelStatus } from "./cancel-status.js";
+import { enterStatus, getStatus } from "./context.js";
 
 /** @internal Something the run queue can run: a rescheduled waiter or a task to start. */
 export interface Runnable {
@@ -154,12 +155,15 @@ export class Runtime implements ClockHost {
       const batch = this.queue;
       this.queue = this.spare;
       this.queueLen = 0;
+      const context = getStatus();
       for (let i = 0; i < n; i++) {
         const r = batch[i]!;
         batch[i] = undefined;
         r._run();
       }
       this.spare = batch;
+      // Starting a task enters its context for the rest of the batch (see Task._run).
+      if (getStatus() !== context) enterStatus(context);
     }
     if (ins !== null && this.queueLen === 0 && !this.ioWaitOpen) {
       this.ioWaitOpen = true;

@@ -4,7 +4,7 @@
  * its `Task`, the frames of its async functions and its waiter, and nothing else.
  */
 import { CancelStatus } from "./cancel-status.js";
-import { getStatus, runWithStatus } from "./context.js";
+import { enterStatus, getStatus } from "./context.js";
 import type { Runtime, Runnable } from "./runtime.js";
 
 /** @internal Whoever owns a task's outcome: its nursery, a pending `start`, or `run`. */
@@ -93,11 +93,17 @@ export class Task extends CancelStatus implements Runnable {
     return `<Task ${this.name}>`;
   }
 
-  /** @internal Scheduler entry point: starts the task's function in its own context. */
+  /**
+   * @internal Scheduler entry point: starts the task's function in its own context. It enters the
+   * task's context for the rest of the scheduler's batch instead of `runWithStatus`: on Node 24 every
+   * enter allocates a context frame, and `run` enters twice (in and back out). The scheduler restores
+   * its own context once after the batch.
+   */
   _run(): void {
     const rt = this.runtime;
     if (rt.instruments !== null) rt.instruments.call("beforeTaskStep", this);
-    runWithStatus(this, startTask, this);
+    enterStatus(this);
+    startTask(this);
   }
 
   /** @internal */
