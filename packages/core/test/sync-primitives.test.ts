@@ -22,27 +22,10 @@ import {
   sleepForever,
   type Task,
 } from "@quartet/core";
-import { checkpointCounts, waitAllTasksBlocked } from "@quartet/core/lowlevel";
-import { autojump, installLeakCheck, qrun, rejection } from "./helpers.js";
+import { waitAllTasksBlocked } from "@quartet/core/lowlevel";
+import { autojump, expectCheckpoints, expectNoCheckpoints, installLeakCheck, qrun, rejection } from "./helpers.js";
 
 installLeakCheck();
-
-/** Runs `fn` and asserts it passed at least one cancel point and one schedule point (Trio's assert_checkpoints). */
-async function expectCheckpoint<T>(fn: () => Promise<T>): Promise<T> {
-  const before = checkpointCounts();
-  const v = await fn();
-  const after = checkpointCounts();
-  expect(after.cancelPoints, "cancel points").toBeGreaterThan(before.cancelPoints);
-  expect(after.schedulePoints, "schedule points").toBeGreaterThan(before.schedulePoints);
-  return v;
-}
-
-/** Asserts `fn` (synchronous) passed no checkpoint at all. */
-function expectNoCheckpoint(fn: () => void): void {
-  const before = checkpointCounts();
-  fn();
-  expect(checkpointCounts()).toEqual(before);
-}
 
 function group(e: unknown): ExceptionGroup {
   expect(e).toBeInstanceOf(ExceptionGroup);
@@ -72,7 +55,7 @@ describe("§5 E sync primitives", () => {
       expect(e.statistics()).toEqual({ tasksWaiting: 0 });
       e.set();
       expect(e.isSet()).toBe(true);
-      await expectCheckpoint(() => e.wait());
+      await expectCheckpoints(() => e.wait());
 
       e = new Event();
       const record: string[] = [];
@@ -101,7 +84,7 @@ describe("§5 E sync primitives", () => {
       qrun(async () => {
         const l = new Cls();
         expect(l.locked()).toBe(false);
-        await expectCheckpoint(() =>
+        await expectCheckpoints(() =>
           l.withLock(async () => {
             expect(l.locked()).toBe(true);
           }),
@@ -111,7 +94,7 @@ describe("§5 E sync primitives", () => {
         expect(l.locked()).toBe(true);
         l.release();
         expect(l.locked()).toBe(false);
-        await expectCheckpoint(() => l.acquire());
+        await expectCheckpoints(() => l.acquire());
         expect(l.locked()).toBe(true);
         l.release();
 
@@ -251,7 +234,7 @@ describe("§5 E sync primitives", () => {
         n.startSoon(() => lock.withLock(() => checkpoint()));
         n.startSoon(() => lock.withLock(() => checkpoint()));
       });
-      await expectCheckpoint(() => lock.acquire());
+      await expectCheckpoints(() => lock.acquire());
       expect(lock.statistics()).toEqual({ locked: true, owner: currentTask(), tasksWaiting: 0 });
       lock.release();
     }));
@@ -315,13 +298,13 @@ describe("§5 E sync primitives", () => {
       expect(s.statistics()).toEqual({ tasksWaiting: 0 });
       s.acquireNowait();
       expect(s.value).toBe(1);
-      await expectCheckpoint(() => s.acquire());
+      await expectCheckpoints(() => s.acquire());
       expect(s.value).toBe(0);
       expect(() => s.acquireNowait()).toThrow(WouldBlock);
 
       s.release();
       expect(s.value).toBe(1);
-      await expectCheckpoint(() => s.run(async () => void expect(s.value).toBe(0)));
+      await expectCheckpoints(() => s.run(async () => void expect(s.value).toBe(0)));
       expect(s.value).toBe(1);
       s.acquireNowait();
 
@@ -380,7 +363,7 @@ describe("§5 E sync primitives", () => {
       expect(c.borrowedTokens).toBe(1);
 
       // We can acquire on behalf of someone else though...
-      await expectCheckpoint(() => c.acquireOnBehalfOf("someone"));
+      await expectCheckpoints(() => c.acquireOnBehalfOf("someone"));
       // ...but then we've run out of capacity.
       expect(c.borrowedTokens).toBe(2);
       expect(() => c.acquireOnBehalfOfNowait("third party")).toThrow(WouldBlock);
@@ -390,7 +373,7 @@ describe("§5 E sync primitives", () => {
       expect(c.statistics().borrowers).toEqual(["someone"]);
       c.releaseOnBehalfOf("someone");
       expect(c.borrowedTokens).toBe(0);
-      await expectCheckpoint(() => c.run(async () => void expect(c.borrowedTokens).toBe(1)));
+      await expectCheckpoints(() => c.run(async () => void expect(c.borrowedTokens).toBe(1)));
       expect(c.borrowedTokens).toBe(0);
 
       await openNursery(async (n) => {
@@ -498,7 +481,7 @@ describe("§5 E sync primitives", () => {
       let c = new Condition(l);
       expect(l.locked()).toBe(false);
       expect(c.locked()).toBe(false);
-      await expectCheckpoint(() => c.acquire());
+      await expectCheckpoints(() => c.acquire());
       expect(l.locked()).toBe(true);
       expect(c.locked()).toBe(true);
       c.release();
@@ -597,7 +580,7 @@ describe("checkpoints and cancellation", () => {
       const s = new Semaphore(1);
       const c = new CapacityLimiter(1);
       const e = new Event();
-      expectNoCheckpoint(() => {
+      expectNoCheckpoints(() => {
         l.acquireNowait();
         l.release();
         s.acquireNowait();
