@@ -91,7 +91,8 @@ export class Runtime implements ClockHost {
   private queue: (Runnable | undefined)[] = [];
   private queueLen = 0;
   private spare: (Runnable | undefined)[] = [];
-  private drainScheduled = false;
+  /** A batch is scheduled (microtask or immediate); read by the checkpoint fast path. */
+  drainScheduled = false;
   private readonly drainBound = (): void => this.drain();
 
   private budgetMax = 16;
