@@ -14,7 +14,7 @@
  *   for await (const x of rx) console.log(x);
  * });
  * ```
- * @packageDocumentation
+ * @module @quartet/channels
  */
 export {
   openMemoryChannel,

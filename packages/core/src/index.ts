@@ -10,7 +10,7 @@
  *   await moveOnAfter(50, () => sleep(1000));
  * });
  * ```
- * @packageDocumentation
+ * @module @quartet/core
  */
 export { run, type RunOptions } from "./run.js";
 export { CancelScope, type CancelScopeOptions } from "./cancel-scope.js";

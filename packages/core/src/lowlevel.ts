@@ -1,7 +1,7 @@
 /**
  * @quartet/core/lowlevel: the building blocks for library authors (channels, locks, custom clocks,
  * test harnesses). Everything `@quartet/channels` and `@quartet/testing` use is exported here.
- * @packageDocumentation
+ * @module @quartet/core/lowlevel
  */
 export { Abort, Waiter, waitTaskRescheduled, reschedule, type AbortFn, type Outcome } from "./waiter.js";
 export { ParkingLot, addParkingLotBreaker, removeParkingLotBreaker, type ParkingLotStatistics } from "./parking-lot.js";

@@ -12,7 +12,7 @@
  *   expect(currentTime()).toBe(60_000);
  * }));
  * ```
- * @packageDocumentation
+ * @module @quartet/testing
  */
 export { MockClock, type MockClockOptions } from "./mock-clock.js";
 export { waitAllTasksBlocked } from "@quartet/core/lowlevel";
