@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -28,10 +28,17 @@ if (!name || !names.includes(name)) {
 const require = createRequire(path.join(examplesDir, "package.json"));
 const tsxCli = require.resolve("tsx/cli");
 const main = path.join(examplesDir, name, "main.ts");
-const result = spawnSync(
-  process.execPath,
-  [tsxCli, "--conditions=quartet-source", main, ...process.argv.slice(3)],
-  { cwd: path.join(examplesDir, name), stdio: "inherit" },
-);
-if (result.error) throw result.error;
-process.exit(result.status ?? 1);
+// Ctrl-C reaches the whole process group: let the example handle it (a graceful shutdown) and exit
+// with the example's own status instead of dying first. SIGTERM (sent to this process alone, e.g. by
+// `timeout`) is passed on.
+process.on("SIGINT", () => {});
+process.on("SIGTERM", () => child.kill("SIGTERM"));
+const child = spawn(process.execPath, [tsxCli, "--conditions=quartet-source", main, ...process.argv.slice(3)], {
+  cwd: path.join(examplesDir, name),
+  stdio: "inherit",
+});
+child.on("error", (e) => {
+  console.error(`example: could not start ${name}: ${e.message}`);
+  process.exit(1);
+});
+child.on("exit", (code, signal) => process.exit(code ?? (signal === "SIGINT" ? 130 : 1)));
