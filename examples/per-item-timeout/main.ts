@@ -78,7 +78,7 @@ async function main(): Promise<void> {
 }
 
 const interrupt = new AbortController();
-process.once("SIGINT", () => interrupt.abort(new Error("interrupted")));
+process.on("SIGINT", () => interrupt.abort(new Error("interrupted"))); // on: a second Ctrl-C is absorbed too
 try {
   await run(main, { signal: interrupt.signal });
 } catch (e) {
