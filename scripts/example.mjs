@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const examplesDir = path.join(root, "examples");
@@ -26,16 +26,19 @@ if (!name || !names.includes(name)) {
 }
 
 const require = createRequire(path.join(examplesDir, "package.json"));
-const tsxCli = require.resolve("tsx/cli");
+// tsx as a loader (`node --import tsx`), not its CLI: the CLI SIGKILLs the example 60 ms after
+// Ctrl-C, which cuts a graceful shutdown short.
+const tsxLoader = pathToFileURL(require.resolve("tsx")).href;
 const main = path.join(examplesDir, name, "main.ts");
-// Ctrl-C reaches the whole process group: let the example handle it (a graceful shutdown) and exit
-// with the example's own status instead of dying first. SIGTERM (sent to this process alone, e.g. by
-// `timeout`) is passed on.
-process.on("SIGINT", () => {});
+// The example runs in its own process group and this runner passes SIGINT/SIGTERM on, so the example
+// gets exactly one signal however it was sent (Ctrl-C in a terminal reaches the whole foreground
+// group, `kill` or `timeout` only this process), shuts down gracefully, and its exit status is ours.
+process.on("SIGINT", () => child.kill("SIGINT"));
 process.on("SIGTERM", () => child.kill("SIGTERM"));
-const child = spawn(process.execPath, [tsxCli, "--conditions=quartet-source", main, ...process.argv.slice(3)], {
+const child = spawn(process.execPath, ["--import", tsxLoader, "--conditions=quartet-source", main, ...process.argv.slice(3)], {
   cwd: path.join(examplesDir, name),
   stdio: "inherit",
+  detached: true,
 });
 child.on("error", (e) => {
   console.error(`example: could not start ${name}: ${e.message}`);
