@@ -248,7 +248,7 @@ const abort = new AbortController();
 const onSigint = () => {
   abort.abort(new Interrupted("interrupted"));
   // A second Ctrl-C does not wait for the (bounded) cleanup. One within 500 ms is not a second press:
-  // tsx's CLI re-sends a SIGINT to its child when the child is slow to acknowledge the first.
+  // tsx's CLI (`npx tsx main.ts`) re-sends SIGINT to its child when the child is slow to acknowledge.
   const first = performance.now();
   process.on("SIGINT", () => {
     if (performance.now() - first > 500) process.exit(130);
