@@ -123,8 +123,11 @@ describe("deadlines and the host timer", () => {
         }
         await waitAllTasksBlocked();
         expect(currentStatistics().pendingDeadlines).toBe(200);
-        const during = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
-        expect(during - before).toBe(1);
+        expect(currentStatistics().hostTimerActive).toBe(true);
+        // vitest's RPC may hold a Timeout of its own for a moment: give it time to go.
+        const extra = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length - before;
+        for (let i = 0; i < 25 && extra() > 1; i++) await new CancelScope({ shield: true }).run(() => sleep(10));
+        expect(extra()).toBe(1);
         n.cancelScope.cancel();
       });
     }));
