@@ -1,5 +1,6 @@
 // W2: 1 -> 1 hand-off of integers through a channel with buffer 0, 16 and Infinity. Producer and
 // consumer both await every operation (a Quartet send/receive is a checkpoint).
+import { AsyncLocalStorage } from "node:async_hooks";
 import { openNursery, run } from "@quartet/core";
 import { openMemoryChannel } from "@quartet/channels";
 import { Effect, Queue } from "effect";
@@ -103,6 +104,11 @@ function make(size) {
   const contenders = {
     quartet: { kind: "quartet", label: `quartet openMemoryChannel(${label}) send/receive`, run: quartet(size) },
     raw: { kind: "raw", label: `raw hand-off queue, capacity ${label}`, run: raw(size) },
+    "raw-als": {
+      kind: "reference",
+      label: `raw hand-off queue, capacity ${label}, inside AsyncLocalStorage.run (the context floor)`,
+      run: () => new AsyncLocalStorage().run({}, raw(size)),
+    },
     "readable-stream": {
       kind: "peer",
       label: `WHATWG ReadableStream hwm ${label}, pull`,

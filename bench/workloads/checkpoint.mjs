@@ -1,4 +1,5 @@
 // W8: checkpoint() rate (raw: `await null` in a plain loop).
+import { AsyncLocalStorage } from "node:async_hooks";
 import { checkpoint, run } from "@quartet/core";
 import { Effect } from "effect";
 import { opsPerSecond } from "../lib/measure.mjs";
@@ -29,6 +30,16 @@ export const workloads = [
           opsPerSecond(async () => {
             for (let i = 0; i < BATCH; i++) await null;
           }, BATCH),
+      },
+      "raw-als": {
+        kind: "reference",
+        label: "raw await null inside AsyncLocalStorage.run (the context-tracking floor)",
+        run: () =>
+          new AsyncLocalStorage().run({}, () =>
+            opsPerSecond(async () => {
+              for (let i = 0; i < BATCH; i++) await null;
+            }, BATCH),
+          ),
       },
       effect: {
         kind: "peer",

@@ -1,4 +1,5 @@
 // W1: spawn and join N trivial child tasks in one nursery (raw: Promise.all over async functions).
+import { AsyncLocalStorage } from "node:async_hooks";
 import { openNursery, run } from "@quartet/core";
 import { Effect } from "effect";
 import * as effection from "effection";
@@ -36,6 +37,18 @@ function make(n, reps) {
             for (let i = 0; i < n; i++) all[i] = trivial();
             return Promise.all(all);
           }, reps),
+      },
+      "raw-als": {
+        kind: "reference",
+        label: "raw Promise.all, each fn started in its own AsyncLocalStorage.run (the context floor)",
+        run: () => {
+          const als = new AsyncLocalStorage();
+          return medianMs(() => {
+            const all = new Array(n);
+            for (let i = 0; i < n; i++) all[i] = als.run(i, trivial);
+            return Promise.all(all);
+          }, reps);
+        },
       },
       effect: {
         kind: "peer",
