@@ -144,7 +144,6 @@ export class Nursery implements TaskExitTarget {
     this._pendingStarts++;
     const st = new StartStatus<V>(this);
     const task = new Task(rt, caller, name ?? null, fn as (a: unknown) => unknown, st, st);
-    task._eventualParentNursery = this;
     st.task = task;
     rt.tasksLiving++;
     const ins = rt.instruments;
@@ -203,10 +202,15 @@ class StartStatus<V> implements TaskStatus<V>, TaskExitTarget {
 
   constructor(private readonly nursery: Nursery) {}
 
+  /** The nursery the task will join (until it exits under `start`). */
+  get _eventualParent(): Nursery {
+    return this.nursery;
+  }
+
   started(value?: V): void {
     if (this.called) throw new RuntimeError("started() was called twice on the same task status");
     const task = this.task;
-    if (task._exited) throw new RuntimeError("started() was called after the task exited");
+    if (task._exitTarget !== this) throw new RuntimeError("started() was called after the task exited");
     this.called = true;
     this.value = value;
     // The caller's scope is cancelled: stay put. The child keeps running under start(), and start()
@@ -216,14 +220,12 @@ class StartStatus<V> implements TaskStatus<V>, TaskExitTarget {
     target._pendingStarts--;
     target._live++;
     task._parentNursery = target;
-    task._eventualParentNursery = null;
     task._exitTarget = target;
     task.reparent(target._status);
     rescheduleWaiter(this.waiter as Waiter, { value });
   }
 
   _taskExited(task: Task, failed: boolean, result: unknown): void {
-    task._eventualParentNursery = null;
     const target = this.nursery;
     target._pendingStarts--;
     target._checkClosed();

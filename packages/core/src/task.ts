@@ -10,6 +10,8 @@ import type { Runtime, Runnable } from "./runtime.js";
 /** @internal Whoever owns a task's outcome: its nursery, a pending `start`, or `run`. */
 export interface TaskExitTarget {
   _taskExited(task: Task, failed: boolean, result: unknown): void;
+  /** A pending `start`'s target nursery (see `Task.eventualParentNursery`). */
+  readonly _eventualParent?: NurseryLike;
 }
 
 /** @internal Something a task breaks when it exits (a lock it owns). */
@@ -40,17 +42,13 @@ export class Task extends CancelStatus implements Runnable {
   /** @internal */ _arg: unknown;
   /** @internal */ _exitTarget: TaskExitTarget | null;
   /** @internal */ _parentNursery: NurseryLike | null = null;
-  /** @internal */ _eventualParentNursery: NurseryLike | null = null;
   /** @internal */ _childNurseries: NurseryLike[] | null = null;
   /** @internal Number of waits this task has parked right now. */
   _parked = 0;
-  /** @internal The most recently parked waiter (for `reschedule(task)`). */
-  _lastWaiter: unknown = null;
   /** @internal Cancel points / schedule points passed (for `assertCheckpoints`). */
   _cancelPoints = 0;
   /** @internal */ _schedulePoints = 0;
   /** @internal */ _breakers: TaskBreaker[] | null = null;
-  /** @internal */ _exited = false;
 
   /** @internal */
   constructor(
@@ -81,7 +79,8 @@ export class Task extends CancelStatus implements Runnable {
 
   /** While `nursery.start()` waits for this task's `started()`: the nursery it will join. */
   get eventualParentNursery(): NurseryLike | null {
-    return this._eventualParentNursery;
+    // Only a pending start's exit target knows one (kept there: one field less on every task).
+    return this._exitTarget?._eventualParent ?? null;
   }
 
   /** Nurseries currently open in this task, outermost first. */
@@ -148,7 +147,6 @@ function taskRejected(error: unknown): void {
 }
 
 function finishTask(task: Task, failed: boolean, result: unknown): void {
-  task._exited = true;
   task._arg = undefined;
   const breakers = task._breakers;
   if (breakers !== null) {

@@ -91,7 +91,6 @@ export class Waiter<T = unknown> implements Abortable, Runnable {
     this.abortFn = abortFn;
     status.addWaiter(this);
     if (task._parked++ === 0) rt.parkedTasks++;
-    task._lastWaiter = this;
     task._cancelPoints++;
     task._schedulePoints++;
     rt.waitersParked++;
@@ -224,15 +223,29 @@ export function reschedule(target: Task | Waiter, outcome?: Outcome): void {
     return;
   }
   if (target instanceof Task) {
-    const w = target._lastWaiter;
-    if (target._parked === 0 || !(w instanceof Waiter)) throw new RuntimeError(`reschedule(): task ${target.name} is not parked`);
-    if (target._parked > 1 || !isParked(w)) {
+    if (target._parked === 0) throw new RuntimeError(`reschedule(): task ${target.name} is not parked`);
+    if (target._parked > 1) {
       throw new RuntimeError(
         `reschedule(): task ${target.name} has ${target._parked} parked waits; reschedule the Waiter instead`,
       );
     }
-    rescheduleWaiter(w, outcome);
+    rescheduleWaiter(parkedWaiterOf(target), outcome);
     return;
   }
   throw new TypeError(`reschedule(): target must be a Task or a Waiter, got ${describe(target)}`);
+}
+
+/**
+ * The one wait `task` has parked: in its own node or a scope node below it (not in another task's).
+ * Found by a walk rather than stored, which would cost a field per task and a store per park for a
+ * call that Trio-style code makes rarely.
+ */
+function parkedWaiterOf(task: Task): Waiter {
+  const stack: CancelStatus[] = [task];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    for (let w = n.firstWaiter; w !== null; w = w.sNext) if (w instanceof Waiter && w.task === task) return w;
+    for (let c = n.firstChild; c !== null; c = c.nextSibling) if (!(c instanceof Task)) stack.push(c);
+  }
+  throw new RuntimeError(`reschedule(): the parked wait of task ${task.name} is not under its own cancel status`);
 }
