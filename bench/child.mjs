@@ -8,6 +8,7 @@ const workload = mod.workloads.find((w) => w.id === id);
 if (!workload) throw new Error(`no workload ${id} in ${file}`);
 const c = workload.contenders[contender];
 if (!c) throw new Error(`no contender ${contender} in ${id}`);
+if (c.kind === "peer") await mod.loadPeers?.();
 const out = await c.run();
 const result = typeof out === "number" ? { value: out } : out;
 process.stdout.write(`\nRESULT ${JSON.stringify(result)}\n`);

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Quartet's benchmark suite: every workload, for Quartet, a raw-JavaScript baseline and peers, each
 // contender in its own fresh process (`--expose-gc`), so Quartet's AsyncLocalStorage does not slow the
-// baseline and one contender's garbage does not bill the next. Prints a table and writes
+// baseline and one contender's garbage does not bill the next. Every process runs with
+// `--single-threaded-gc`: on a 2-vCPU machine V8's parallel GC helper threads made the same contender
+// bimodal across processes (e.g. 440 vs 770 ns/item), which no number of rounds averages out. Prints a table and writes
 // bench/results/latest.json (and node<major>.json) with each workload's figures, the ratio
 // Quartet / raw and Quartet / best peer, the targets and the Node version.
 //
@@ -9,11 +11,13 @@
 //   npx pnpm@10.34.8 bench --only channel,cancel
 //   npx pnpm@10.34.8 bench --node /path/to/node24/bin/node
 //   npx pnpm@10.34.8 bench --no-build           reuse packages/*/dist
+//   npx pnpm@10.34.8 bench --rounds 1           one process per contender (default 3, median)
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { median } from "./lib/measure.mjs";
 import { targets } from "./targets.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -29,6 +33,7 @@ const only = (flag("--only") ?? "").split(",").filter(Boolean);
 const nodeBin = flag("--node") ?? process.execPath;
 const noBuild = args.includes("--no-build");
 const timeoutMs = Number(flag("--timeout") ?? 180_000);
+const rounds = Number(flag("--rounds") ?? 3);
 
 if (!noBuild) {
   for (const pkg of ["core", "channels", "testing"]) {
@@ -56,20 +61,33 @@ for (const file of files) {
   for (const w of workloads) {
     if (only.length > 0 && !only.some((o) => w.id.includes(o))) continue;
     const entry = { id: w.id, title: w.title, unit: w.unit, better: w.better, contenders: [] };
-    for (const [name, c] of Object.entries(w.contenders)) {
-      const t0 = performance.now();
-      const r = spawnSync(nodeBin, ["--expose-gc", "--max-old-space-size=4096", path.join(here, "child.mjs"), file, w.id, name], {
-        cwd: here,
-        encoding: "utf8",
-        timeout: timeoutMs,
-        maxBuffer: 16 << 20,
-      });
-      const line = (r.stdout ?? "").split("\n").find((l) => l.startsWith("RESULT "));
-      const row = { name, kind: c.kind, label: c.label, seconds: (performance.now() - t0) / 1000 };
-      if (r.status === 0 && line) Object.assign(row, JSON.parse(line.slice(7)));
-      else row.error = (r.error?.message ?? r.stderr?.trim().split("\n").slice(-3).join(" ")) || `exit ${r.status}`;
+    const rows = Object.entries(w.contenders).map(([name, c]) => ({ name, kind: c.kind, label: c.label, values: [], seconds: 0 }));
+    // Rounds interleave the contenders (q, raw, ref, peers, q, raw, …), each in a fresh process, so a
+    // burst of noise on this shared machine hits one sample, not one contender. Slow peers run once.
+    for (let round = 0; round < rounds; round++) {
+      for (const row of rows) {
+        if (row.error !== undefined) continue;
+        if (round > 0 && row.kind === "peer" && row.seconds > 3) continue;
+        const t0 = performance.now();
+        const r = spawnSync(nodeBin, ["--expose-gc", "--single-threaded-gc", "--max-old-space-size=4096", path.join(here, "child.mjs"), file, w.id, row.name], {
+          cwd: here,
+          encoding: "utf8",
+          timeout: timeoutMs,
+          maxBuffer: 16 << 20,
+        });
+        row.seconds += (performance.now() - t0) / 1000;
+        const line = (r.stdout ?? "").split("\n").find((l) => l.startsWith("RESULT "));
+        if (r.status === 0 && line) {
+          const out = JSON.parse(line.slice(7));
+          row.values.push(out.value);
+          if (out.notes) row.notes = out.notes;
+        } else row.error = (r.error?.message ?? r.stderr?.trim().split("\n").slice(-3).join(" ")) || `exit ${r.status}`;
+        process.stderr.write(`  ${w.id} / ${row.name} #${round + 1}: ${row.error ? `ERROR ${row.error}` : fmt(row.values.at(-1), w.unit)}\n`);
+      }
+    }
+    for (const row of rows) {
+      if (row.error === undefined) row.value = median(row.values);
       entry.contenders.push(row);
-      process.stderr.write(`  ${w.id} / ${name}: ${row.error ? `ERROR ${row.error}` : fmt(row.value, w.unit)} (${row.seconds.toFixed(1)} s)\n`);
     }
     addRatios(entry);
     entry.targets = (targets[w.id] ?? []).map((t) => t(entry, nodeVersion));
@@ -107,7 +125,7 @@ const machine = {
   memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
   os: `${os.type()} ${os.release()} ${os.arch()}`,
 };
-const report = { node: nodeVersion, date: new Date().toISOString(), machine, seconds: (performance.now() - started) / 1000, workloads: results };
+const report = { node: nodeVersion, date: new Date().toISOString(), machine, rounds, seconds: (performance.now() - started) / 1000, workloads: results };
 
 console.log(`\nQuartet benchmarks on Node ${nodeVersion} (${machine.cpus} CPUs, ${machine.cpuModel})\n`);
 for (const w of results) {

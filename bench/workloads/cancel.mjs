@@ -1,9 +1,15 @@
 // W5: cancel latency, 100k tasks parked forever: from the cancel call to the join settling.
 import { openNursery, run, sleepForever } from "@quartet/core";
 import { waitAllTasksBlocked } from "@quartet/core/lowlevel";
-import { Effect, Fiber } from "effect";
-import * as effection from "effection";
 import { median } from "../lib/measure.mjs";
+
+// Peers are loaded only in the processes that measure them (child.mjs calls loadPeers), so the
+// Quartet and raw processes do not pay for loading Effect and Effection.
+let Effect, Fiber, effection;
+export async function loadPeers() {
+  ({ Effect, Fiber } = await import("effect"));
+  effection = await import("effection");
+}
 
 const N = 100_000;
 
@@ -28,7 +34,7 @@ export const workloads = [
         label: "quartet nursery.cancelScope.cancel() of N sleepForever children",
         run: () =>
           run(() =>
-            reps(5, async () => {
+            reps(3, async () => {
               let t0 = 0;
               await openNursery(async (n) => {
                 for (let i = 0; i < N; i++) n.startSoon(sleepForever);
@@ -45,7 +51,7 @@ export const workloads = [
         kind: "raw",
         label: "raw: 1 abort listener fans out to per-task rejects (Set)",
         run: () =>
-          reps(5, async () => {
+          reps(3, async () => {
             const ac = new AbortController();
             const rejects = new Set();
             ac.signal.addEventListener("abort", () => {

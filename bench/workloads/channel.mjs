@@ -3,11 +3,17 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { openNursery, run } from "@quartet/core";
 import { openMemoryChannel } from "@quartet/channels";
-import { Effect, Queue } from "effect";
-import * as effection from "effection";
-import { pushable } from "it-pushable";
 import { HandoffQueue } from "../lib/handoff-queue.mjs";
 import { median } from "../lib/measure.mjs";
+
+// Peers are loaded only in the processes that measure them (child.mjs calls loadPeers), so the
+// Quartet and raw processes do not pay for loading Effect and Effection.
+let Effect, Queue, effection, pushable;
+export async function loadPeers() {
+  ({ Effect, Queue } = await import("effect"));
+  effection = await import("effection");
+  ({ pushable } = await import("it-pushable"));
+}
 
 const ITEMS = 1_000_000;
 

@@ -1,8 +1,14 @@
 // W8: checkpoint() rate (raw: `await null` in a plain loop).
 import { AsyncLocalStorage } from "node:async_hooks";
 import { checkpoint, run } from "@quartet/core";
-import { Effect } from "effect";
 import { opsPerSecond } from "../lib/measure.mjs";
+
+// Peers are loaded only in the processes that measure them (child.mjs calls loadPeers), so the
+// Quartet and raw processes do not pay for loading Effect and Effection.
+let Effect;
+export async function loadPeers() {
+  ({ Effect } = await import("effect"));
+}
 
 const BATCH = 100_000;
 

@@ -1,9 +1,15 @@
 // W4: 100k tasks sleeping 10 ms (wall time), and heap bytes per parked sleeper.
 import { openNursery, run, sleep } from "@quartet/core";
 import { waitAllTasksBlocked } from "@quartet/core/lowlevel";
-import { Effect, Fiber } from "effect";
-import * as effection from "effection";
 import { heapUsed, medianMs } from "../lib/measure.mjs";
+
+// Peers are loaded only in the processes that measure them (child.mjs calls loadPeers), so the
+// Quartet and raw processes do not pay for loading Effect and Effection.
+let Effect, Fiber, effection;
+export async function loadPeers() {
+  ({ Effect, Fiber } = await import("effect"));
+  effection = await import("effection");
+}
 
 const N = 100_000;
 const LONG = 60_000;

@@ -1,9 +1,15 @@
 // W1: spawn and join N trivial child tasks in one nursery (raw: Promise.all over async functions).
 import { AsyncLocalStorage } from "node:async_hooks";
 import { openNursery, run } from "@quartet/core";
-import { Effect } from "effect";
-import * as effection from "effection";
 import { medianMs } from "../lib/measure.mjs";
+
+// Peers are loaded only in the processes that measure them (child.mjs calls loadPeers), so the
+// Quartet and raw processes do not pay for loading Effect and Effection.
+let Effect, effection;
+export async function loadPeers() {
+  ({ Effect } = await import("effect"));
+  effection = await import("effection");
+}
 
 const trivial = async () => {};
 

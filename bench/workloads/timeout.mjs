@@ -1,8 +1,14 @@
 // W3: enter and leave a timeout scope whose 10 s deadline never fires, around work that awaits once.
 import { moveOnAfter, run } from "@quartet/core";
-import { Effect } from "effect";
-import * as effection from "effection";
 import { opsPerSecond } from "../lib/measure.mjs";
+
+// Peers are loaded only in the processes that measure them (child.mjs calls loadPeers), so the
+// Quartet and raw processes do not pay for loading Effect and Effection.
+let Effect, effection;
+export async function loadPeers() {
+  ({ Effect } = await import("effect"));
+  effection = await import("effection");
+}
 
 const BATCH = 10_000;
 const work = async () => {
