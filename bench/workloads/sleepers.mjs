@@ -121,19 +121,20 @@ export const workloads = [
       },
       effection: {
         kind: "peer",
-        label: "effection@4 spawn xN sleep(60 s)",
+        label: "effection@4 spawn xN sleep(60 s) (N = 20k: bytes per task; 100k take 25 s to spawn)",
         run: async () => {
+          const n = 20_000;
           const h0 = heapUsed();
           let ready;
           const spawned = new Promise((r) => (ready = r));
           const task = effection.run(function* () {
-            for (let i = 0; i < N; i++) yield* effection.spawn(() => effection.sleep(LONG));
+            for (let i = 0; i < n; i++) yield* effection.spawn(() => effection.sleep(LONG));
             ready();
             yield* effection.suspend();
           });
           await spawned;
           await settle();
-          const perTask = (heapUsed() - h0) / N;
+          const perTask = (heapUsed() - h0) / n;
           await task.halt();
           return perTask;
         },

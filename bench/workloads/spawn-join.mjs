@@ -76,7 +76,7 @@ function make(n, reps) {
                 for (let i = 0; i < n; i++) tasks.push(yield* effection.spawn(function* () {}));
                 for (const t of tasks) yield* t;
               }),
-            n > 10_000 ? 1 : 3,
+            1,
             n > 10_000 ? 0 : 1,
           ),
       },
