@@ -378,8 +378,14 @@ describe.skipIf(skipServer !== undefined)(
         const dead = "(Client has encountered a connection error and is not queryable|terminating connection due to administrator command|Connection terminated( unexpectedly)?)";
         expect(messages[0]).toMatch(new RegExp(`^${dead}$`));
         expect(stats.outcome).toMatch(new RegExp(`^cleanup failed: ${dead}$`));
-        // The server rolled the dead session back: it is gone.
-        const { rows } = await observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid]);
+        // The server rolled the dead session back: it is gone (a terminated backend can linger in
+        // pg_stat_activity for a moment while its process exits, so give it a few seconds).
+        let rows: unknown[] = [];
+        for (let i = 0; i < 100; i++) {
+          rows = (await observer.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid])).rows;
+          if (rows.length === 0) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
         expect(rows).toEqual([]);
       } finally {
         stuck.open();
