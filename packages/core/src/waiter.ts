@@ -181,10 +181,6 @@ export function rescheduleWaiter(w: Waiter, outcome: Outcome | undefined): void 
   else throw new TypeError("reschedule(): outcome must have a `value` or an `error` property");
 }
 
-/** @internal True if `w` is parked. */
-export function isParked(w: Waiter): boolean {
-  return w.state === PARKED;
-}
 
 /**
  * Parks the current task until someone calls `reschedule(waiter or task, outcome)`; resolves with the
